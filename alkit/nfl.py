@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from alkit.config import ConfigError, check_choices, config_dict
-from alkit.types import Indices
 
 NOTEBOOK = "mteb_sweep"
 
@@ -54,7 +53,7 @@ class SweepConfig:
 
         classification = [k for k, v in DATASETS.items() if v.task == "classification"]
         check_choices("datasets", self.datasets, classification)
-        embedders = [k for k, v in MODELS.items() if v.kind != "causal-lm"]
+        embedders = [k for k, v in MODELS.items() if v.kind not in ("causal-lm", "seq2seq-lm")]
         check_choices("embedders", self.embedders, embedders)
         check_choices("strategies", self.strategies, STRATEGIES)
         check_choices("init_strategies", self.init_strategies, INIT_STRATEGIES)
@@ -215,15 +214,11 @@ def embedding_quality(cfg: SweepConfig) -> pd.DataFrame:
 
 def run_aucs(records: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Normalised learning-curve AUC (in percent) of every run."""
-    from alkit.metrics import learning_curve_auc
+    from alkit.metrics import curve_aucs
 
-    keys = ["dataset", "embedder", "init", "strategy", "seed"]
-    rows = []
-    for key, run in records.groupby(keys, sort=False):
-        run = run.sort_values("n_labeled")
-        auc = 100.0 * learning_curve_auc(run["n_labeled"].to_numpy(), run[metric].to_numpy())
-        rows.append(dict(zip(keys, key, strict=True), auc=auc))
-    return pd.DataFrame(rows)
+    aucs = curve_aucs(records, ["dataset", "embedder", "init", "strategy", "seed"], y=metric)
+    aucs["auc"] *= 100.0
+    return aucs
 
 
 def auc_table(aucs: pd.DataFrame, init: str = "random") -> pd.DataFrame:
@@ -243,14 +238,17 @@ def auc_gains(aucs: pd.DataFrame) -> pd.DataFrame:
 
 
 def strategy_ranks(aucs: pd.DataFrame, tie_tol: float) -> pd.DataFrame:
-    """Mean rank (1 = best) of each strategy per embedder over (dataset, init, seed) blocks."""
+    """Mean rank (1 = best) of each strategy per embedder over seed-level (dataset, init, seed) blocks.
+
+    AUCs within ``tie_tol`` of each other are ties: values are snapped to a ``tie_tol`` grid
+    first, and tied strategies share their average rank (neither wins).
+    """
     from alkit.metrics import mean_ranks
 
-    parts = []
-    for embedder, sub in aucs.groupby("embedder", sort=False):
-        ranks = mean_ranks(sub, ["dataset", "init", "seed"], "strategy", "auc", tol=tie_tol)
-        parts.append(ranks.rename(embedder))
-    return pd.DataFrame(parts)
+    aucs = aucs.copy()
+    if tie_tol > 0:
+        aucs["auc"] = np.round(aucs["auc"] / tie_tol) * tie_tol
+    return mean_ranks(aucs, ["dataset", "init"], "strategy", "auc", seed_col="seed", by="embedder")
 
 
 def paired_win_rates(aucs: pd.DataFrame, tie_tol: float) -> pd.DataFrame:
@@ -322,6 +320,80 @@ def reading(cfg: SweepConfig, aucs: pd.DataFrame, quality: pd.DataFrame, records
     return "\n".join(lines)
 
 
-def queried_overlap(records: pd.DataFrame) -> Indices:  # pragma: no cover - used interactively
-    """All global ids ever queried (for inspection in the notebook)."""
-    return np.unique(np.concatenate([np.asarray(q, dtype=np.int64) for q in records["queried_idx"]]))
+# --------------------------------------------------------------------------- figures
+
+
+def short_name(embedder: str) -> str:
+    """``sentence-transformers/all-MiniLM-L6-v2`` -> ``all-MiniLM-L6-v2`` for axis labels."""
+    return embedder.split("/")[-1]
+
+
+def figure_learning_curves(records: pd.DataFrame, init: str = "random"):
+    """Accuracy vs labels, one panel per dataset x embedder, mean +/- 95% bootstrap CI over seeds."""
+    from alkit.plots import facet_learning_curves
+
+    sub = records[records["init"] == init].copy()
+    sub["embedder"] = sub["embedder"].map(short_name)
+    return facet_learning_curves(sub, row="dataset", col="embedder", y="accuracy", hue="strategy", ci=0.95)
+
+
+def figure_strategy_ranks(ranks: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    from alkit.plots import plot_heatmap, use_style
+
+    use_style()
+    ranks = ranks.rename(index=short_name)
+    ranks.index.name = "embedder (low to high quality)"
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * ranks.shape[1], 1.2 + 0.5 * ranks.shape[0]), layout="constrained")
+    plot_heatmap(ranks, ax=ax, cmap="viridis_r", cbar_label="mean rank (1 = best)")
+    ax.set_title("Strategy rank by AUC, seed-level paired")
+    return fig
+
+
+def figure_quality_vs_gain(gains: pd.DataFrame, quality: pd.DataFrame):
+    """Embedding quality (full-data head accuracy) vs AUC gain over Random, per strategy."""
+    import matplotlib.pyplot as plt
+
+    from alkit.plots import method_colors, plot_scatter_with_labels, use_style
+
+    use_style()
+    mean_gain = gains.groupby(["dataset", "embedder", "strategy"], as_index=False)["gain"].mean()
+    df = mean_gain.merge(quality, on=["dataset", "embedder"])
+    df["full-data accuracy (%)"] = 100 * df["full_accuracy"]
+    df["AUC gain over Random (points)"] = df["gain"]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    colors = method_colors(sorted(df["strategy"].unique()))
+    plot_scatter_with_labels(df, "full-data accuracy (%)", "AUC gain over Random (points)", hue="strategy", ax=ax,
+                             colors=colors)  # fmt: skip
+    for strategy, sub in df.groupby("strategy"):
+        if len(sub) >= 2 and sub["full-data accuracy (%)"].nunique() > 1:
+            slope, intercept = np.polyfit(sub["full-data accuracy (%)"], sub["AUC gain over Random (points)"], 1)
+            xs = np.linspace(sub["full-data accuracy (%)"].min(), sub["full-data accuracy (%)"].max(), 2)
+            ax.plot(xs, slope * xs + intercept, color=colors[strategy], linewidth=1, alpha=0.7)
+    ax.axhline(0, color="0.4", linewidth=0.8, linestyle=":")
+    ax.set_title("Embedding quality vs query-strategy gain (each point: dataset x embedder)")
+    return fig
+
+
+def figure_initial_pools(records: pd.DataFrame, early_rounds: int):
+    """Early-round accuracy by initial-pool method and embedder (mean over datasets, strategies, seeds)."""
+    import matplotlib.pyplot as plt
+
+    from alkit.metrics import bootstrap_ci
+    from alkit.plots import plot_bars, use_style
+
+    use_style()
+    early = early_accuracy(records, early_rounds)
+    # Per (embedder, init, seed): mean over datasets and strategies, then a CI over seeds.
+    per_seed = early.groupby(["embedder", "init", "seed"], as_index=False)["early_accuracy"].mean()
+    rows = []
+    for (embedder, init), sub in per_seed.groupby(["embedder", "init"], sort=False):
+        mean, lo, hi = bootstrap_ci(100 * sub["early_accuracy"].to_numpy(), rng=0)
+        rows.append({"embedder": short_name(embedder), "init": init, "accuracy": mean, "lo": lo, "hi": hi})
+    df = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    plot_bars(df, "embedder", "accuracy", hue="init", ax=ax, err=("lo", "hi"))
+    ax.set_ylabel(f"mean accuracy, rounds 0-{early_rounds} (%)")
+    ax.set_title("Initial pool selection by embedding quality")
+    return fig
