@@ -256,7 +256,15 @@ def run_al(
         pending = next_batch
         if round_ < n_rounds and len(pending) == 0:
             break  # pool exhausted
-    return pd.DataFrame.from_records(records)
+    return records_frame(records)
+
+
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    """Round records as a frame with a fixed column order (checkpoints store keys sorted)."""
+    df = pd.DataFrame.from_records(records)
+    first, last = ["round", "n_labeled"], ["queried_idx", "n_pool"]
+    middle = sorted(c for c in df.columns if c not in first + last)
+    return df[[c for c in first + middle + last if c in df.columns]]
 
 
 def _jsonable(value: Any) -> Any:
