@@ -114,10 +114,11 @@ def prepare(dataset: str, embedder: str, n_pool: int, n_test: int, data_seed: in
             batch_size: int = 64, progress: bool = False) -> Prepared:  # fmt: skip
     """Embed the pool and test rows (cached on disk by content, so workers only read)."""
     from alkit.embeddings import embed
+    from alkit.models import MODELS
 
     train, test = _splits(dataset, n_pool, n_test, data_seed)
-    # TF-IDF+LSA is fitted on pool + test texts (unsupervised, transductive); neural embedders ignore fit_texts.
-    fit_texts = list(train.texts) + list(test.texts)
+    # TF-IDF+LSA is fitted on pool + test texts (unsupervised, transductive, as classical baselines are).
+    fit_texts = list(train.texts) + list(test.texts) if MODELS[embedder].kind == "classical" else None
     X_pool = embed(embedder, train.texts, batch_size=batch_size, progress=progress, fit_texts=fit_texts)
     X_test = embed(embedder, test.texts, batch_size=batch_size, progress=progress, fit_texts=fit_texts)
     n_classes = len(train.label_names)
