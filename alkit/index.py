@@ -44,7 +44,7 @@ def _discrepancies(notebook: str) -> str | None:
         from alkit.reference import discrepancies_markdown
     except ImportError:
         return None
-    paper = {"star": "star", "mteb_sweep": "no_free_lunch"}.get(notebook)
+    paper = {"star": "star", "mteb_sweep": "nfl"}.get(notebook)
     if paper is None:
         return None
     try:
