@@ -29,7 +29,7 @@ def synthetic(seed: int = 0):
     return X[:300], y[:300], X[300:], y[300:]
 
 
-def run_fn(config: dict, store) -> "object":
+def run_fn(config: dict, store) -> object:
     X, y, X_test, y_test = synthetic()
 
     def on_round(record: dict) -> None:
