@@ -76,7 +76,8 @@ def test_save_figure_writes_pdf_and_png_under_figures_dir():
     first = [p.read_bytes() for p in paths]
     plots.save_figure(fig, "star", "fig5_curves")
     assert [p.read_bytes() for p in paths] == first  # reruns give identical bytes
-    assert sorted(p.name for p in (root / "star").iterdir()) == ["fig5_curves.pdf", "fig5_curves.png"]
+    written = sorted(p.name for p in (root / "star").iterdir())
+    assert written == ["fig5_curves.pdf", "fig5_curves.png", "manifest.json"]  # manifest: alkit.index
 
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", "", ".hidden"])
