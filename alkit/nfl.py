@@ -254,16 +254,11 @@ def strategy_ranks(aucs: pd.DataFrame, tie_tol: float) -> pd.DataFrame:
 
 def paired_win_rates(aucs: pd.DataFrame, tie_tol: float) -> pd.DataFrame:
     """Per embedder and strategy: seed-level paired wins/ties/losses against Random."""
-    gains = auc_gains(aucs)
-    rows = []
-    for (embedder, strategy), sub in gains.groupby(["embedder", "strategy"], sort=False):
-        wins = int((sub["gain"] > tie_tol).sum())
-        losses = int((sub["gain"] < -tie_tol).sum())
-        ties = len(sub) - wins - losses
-        rate = wins / (wins + losses) if wins + losses else np.nan
-        rows.append({"embedder": embedder, "strategy": strategy, "wins": wins, "ties": ties, "losses": losses,
-                     "win_rate": rate})  # fmt: skip
-    return pd.DataFrame(rows)
+    from alkit.metrics import paired_wins
+
+    parts = [paired_wins(sub, ["dataset", "init"], "strategy", "auc", "seed", baseline="random", tol=tie_tol)
+             .assign(embedder=embedder) for embedder, sub in aucs.groupby("embedder", sort=False)]  # fmt: skip
+    return pd.concat(parts, ignore_index=True).rename(columns={"method": "strategy"})
 
 
 def early_accuracy(records: pd.DataFrame, early_rounds: int) -> pd.DataFrame:

@@ -295,8 +295,8 @@ def run_configs(cfg: StarConfig) -> list[dict]:
 
 def run_one(config: dict, store) -> pd.DataFrame:
     """One STAR AL run on the shared loop (module level, so process pools can pickle it)."""
-    from alkit.lora import LoraCausalLM
     from alkit.loop import run_al
+    from alkit.lora import LoraCausalLM
     from alkit.oracles import GoldOracle
     from alkit.star import dynamic_uncertainty
     from alkit.strategies import QueryInputs, get_strategy
@@ -390,8 +390,8 @@ def entropy_matrix(cfg: StarConfig, dataset: str) -> pd.DataFrame:
 def confidence_probe(cfg: StarConfig) -> tuple[pd.DataFrame, dict[str, float]]:
     """Fig. 2: BoolQ test confidence max(p_true, p_false) of the final LoRA model (Random run,
     first seed) and of the few-shot in-context base model; returns (frame, accuracies)."""
-    from alkit.lora import LoraCausalLM
     from alkit.loop import RoundStore
+    from alkit.lora import LoraCausalLM
 
     directory = _run_dir(cfg, dataset="boolq", adapter="lora", method="random", seed=cfg.seeds["boolq"][0])
     config = read_json(directory / "config.json")
@@ -414,7 +414,11 @@ def confidence_probe(cfg: StarConfig) -> tuple[pd.DataFrame, dict[str, float]]:
         fs_correct = labels == test["target"].to_numpy()
         from alkit.io import atomic_write
 
-        atomic_write(path, lambda p: np.savez(open(p, "wb"), conf=fs_conf, correct=fs_correct.astype(np.int8)))
+        def write(tmp) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, conf=fs_conf, correct=fs_correct.astype(np.int8))
+
+        atomic_write(path, write)
     frame = pd.concat([
         pd.DataFrame({"model": "LoRA", "correct": lora_correct, "confidence": lora_conf}),
         pd.DataFrame({"model": "Few-shot", "correct": fs_correct, "confidence": fs_conf}),

@@ -21,7 +21,6 @@ import os
 import platform
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,20 +114,13 @@ def execute_run(notebook: str, config: dict, run_fn: RunFn, *, force: bool = Fal
         raise RuntimeError(f"hash collision or edited config in {directory}")
     write_json(directory / "config.json", config)
     store = RoundStore(directory)
-    t0 = time.perf_counter()
     records = run_fn(config, store)
-    # Resumed runs: the wall time of earlier processes lives in the round checkpoints.
-    round_seconds = sum(c["state"].get("seconds", 0.0) for c in store.completed())
-    seconds = max(time.perf_counter() - t0, round_seconds)
+    # Summed from the round checkpoints, so a resumed run counts the earlier processes' rounds too.
+    seconds = sum(c["state"]["seconds"] for c in store.completed())
     extra = getattr(records, "attrs", {}).get("provenance", {})
     write_json(directory / "provenance.json", provenance(config, seconds, extra))
     atomic_write(directory / "records.parquet", lambda p: records.to_parquet(p, index=False))
     return records
-
-
-def _execute_tagged(notebook: str, config: dict, run_fn: RunFn, force: bool) -> pd.DataFrame:
-    records = execute_run(notebook, config, run_fn, force=force)
-    return _with_config(records, config)
 
 
 def _with_config(records: pd.DataFrame, config: dict) -> pd.DataFrame:
